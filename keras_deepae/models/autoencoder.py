@@ -62,16 +62,20 @@ class Autoencoder(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        received = hidden_units
         if isinstance(hidden_units, int) and not isinstance(hidden_units, bool):
             hidden_units = (hidden_units,)
-        hidden_units = tuple(hidden_units) if hidden_units is not None else ()
+        try:
+            hidden_units = tuple(hidden_units)
+        except TypeError:
+            hidden_units = ()
         if not hidden_units or not all(
             isinstance(u, int) and not isinstance(u, bool) and u > 0
             for u in hidden_units
         ):
             raise ValueError(
                 "`hidden_units` must be a positive integer or a non-empty list "
-                f"of positive integers. Received: hidden_units={hidden_units!r}"
+                f"of positive integers. Received: hidden_units={received!r}"
             )
         if not isinstance(tied, bool):
             raise ValueError(f"`tied` must be True or False. Received: tied={tied!r}")
