@@ -1,7 +1,12 @@
 import keras
+from keras import ops
 
 from keras_deepae.layers.corruption_layer import CorruptionLayer
 from keras_deepae.layers.tied_dense import TiedDense
+from keras_deepae.regularizers._activity_scale import keras_activity_loss
+from keras_deepae.regularizers._arguments import check_number
+from keras_deepae.regularizers.contractive_regularizer import squared_jacobian_norms
+from keras_deepae.regularizers.target_sparsity import TargetSparsity
 
 
 @keras.saving.register_keras_serializable(package="keras_deepae")
@@ -20,6 +25,21 @@ class Autoencoder(keras.Model):
     binary cross-entropy when `output_activation="sigmoid"` (inputs in
     [0, 1], such as pixel intensities), squared error otherwise.
 
+    Regularized autoencoders: `code_regularizer` is an activity regularizer
+    of the code (a sparse autoencoder with
+    `keras_deepae.regularizers.ActivityL1` or `TargetSparsity`). The model
+    adds its loss term itself, scaled as Keras scales a layer's activity
+    penalty, on the code it computes. A `TargetSparsity` with a `momentum` keeps
+    its running estimate of the mean code in two non-trainable weights of
+    the model, updated in training only. `contractive=λ` adds the
+    contractive penalty λ × the mean over the batch of ‖∂h/∂x‖²_F, the
+    squared Jacobian norm of the encoder (see
+    `keras_deepae.regularizers.ContractiveRegularizer`), taken at the input
+    the encoder sees (the corrupted one, with a `corruption`): in closed
+    form with one hidden layer, through per-example Jacobians with several.
+    Each penalty is counted once in `model.losses`, in training and in
+    evaluation.
+
     Args:
         hidden_units: sizes of the encoder's Dense layers; the last one is
             the code size. An int means one hidden layer.
@@ -30,6 +50,8 @@ class Autoencoder(keras.Model):
             (a denoising autoencoder), or `None`.
         code_regularizer: an activity regularizer applied to the code, such
             as `keras_deepae.regularizers.ActivityL1`, or `None`.
+        contractive: λ, the weight of the contractive penalty, a number
+            >= 0, or `None` (no penalty).
         kernel_initializer: initializer of the encoder (and untied decoder)
             kernels.
         **kwargs: base model arguments (`name`, ...).
@@ -48,6 +70,7 @@ class Autoencoder(keras.Model):
     >>> model.compile(optimizer="adam")
     >>> model.fit(x, x, epochs=5)  # doctest: +SKIP
     >>> codes = model.encode(x)  # doctest: +SKIP
+    >>> contractive = Autoencoder(64, contractive=0.1)
     """
 
     def __init__(
@@ -59,6 +82,7 @@ class Autoencoder(keras.Model):
         corruption=None,
         code_regularizer=None,
         kernel_initializer="glorot_uniform",
+        contractive=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -84,6 +108,14 @@ class Autoencoder(keras.Model):
                 "`corruption` must be a `keras_deepae.layers.CorruptionLayer` or "
                 f"None. Received: corruption={corruption!r}"
             )
+        if isinstance(code_regularizer, keras.layers.Layer):
+            raise ValueError(
+                "`code_regularizer` must be a regularizer; for the contractive "
+                "penalty, pass `contractive=weight`. Received: "
+                f"code_regularizer={code_regularizer!r}"
+            )
+        if contractive is not None:
+            contractive = check_number("contractive", contractive, low=0)
         self.hidden_units = hidden_units
         self.activation = keras.activations.get(activation)
         self.output_activation = keras.activations.get(output_activation)
@@ -91,16 +123,21 @@ class Autoencoder(keras.Model):
         self.corruption = corruption
         self.code_regularizer = keras.regularizers.get(code_regularizer)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.contractive = contractive
+        # A TargetSparsity with a running estimate needs state: the model
+        # holds it (see `build`).
+        self._hosts_sparsity = (
+            isinstance(self.code_regularizer, TargetSparsity)
+            and self.code_regularizer.momentum is not None
+        )
 
         encoder_layers = [keras.layers.Flatten(name="flatten")]
         for i, units in enumerate(hidden_units):
-            is_code = i == len(hidden_units) - 1
             encoder_layers.append(
                 keras.layers.Dense(
                     units,
                     activation=self.activation,
                     kernel_initializer=self.kernel_initializer,
-                    activity_regularizer=self.code_regularizer if is_code else None,
                     name=f"encoder_dense_{i}",
                 )
             )
@@ -134,12 +171,37 @@ class Autoencoder(keras.Model):
         decoder_layers.append(keras.layers.Reshape(input_shape[1:], name="reshape"))
         self.decoder = keras.Sequential(decoder_layers, name="decoder")
         self.decoder.build((input_shape[0], self.hidden_units[-1]))
+        if self._hosts_sparsity:
+            self.code_mean_estimate = self.add_weight(
+                name="code_mean_estimate",
+                shape=(self.hidden_units[-1],),
+                initializer="zeros",
+                trainable=False,
+            )
+            self.code_mean_steps = self.add_weight(
+                name="code_mean_steps", shape=(), initializer="zeros", trainable=False
+            )
 
     def call(self, inputs, training=None):
         x = inputs
         if self.corruption is not None:
             x = self.corruption(x, training=training)
         codes = self.encoder(x, training=training)
+        if self._hosts_sparsity:
+            penalty, estimate, steps = self.code_regularizer.running_penalty(
+                codes, self.code_mean_estimate, self.code_mean_steps
+            )
+            self.add_loss(penalty)
+            if training:
+                self.code_mean_estimate.assign(estimate)
+                self.code_mean_steps.assign(steps)
+        elif self.code_regularizer is not None:
+            self.add_loss(keras_activity_loss(self.code_regularizer, codes))
+        if self.contractive:
+            norms = ops.cast(
+                squared_jacobian_norms(self.encoder, x), self.variable_dtype
+            )
+            self.add_loss(ops.multiply(self.contractive, ops.mean(norms)))
         return self.decoder(codes, training=training)
 
     def compute_output_shape(self, input_shape):
@@ -191,6 +253,7 @@ class Autoencoder(keras.Model):
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),
+                "contractive": self.contractive,
             }
         )
         return config
