@@ -188,6 +188,22 @@ class TiedDense(keras.layers.Layer):
         )
         return config
 
+    def _clear_losses(self):
+        # Keras clears the losses of a layer and of all its sublayers when the
+        # layer is the first one called in a forward pass, as the JAX trainer
+        # calls each layer of a functional model. `tied_to` is tracked here
+        # only so that a decoder standing alone owns its kernel: its losses
+        # (an activity penalty on the code, say) belong to its own call, which
+        # came before this one, and must survive.
+        tied = getattr(self, "tied_to", None)
+        if tied is None or tied not in self._layers:
+            return super()._clear_losses()
+        self._layers.remove(tied)
+        try:
+            super()._clear_losses()
+        finally:
+            self._layers.append(tied)
+
     def get_build_config(self):
         # The layer is built when first called, after its tie is resolved:
         # building it earlier from a saved build config would need the tied

@@ -260,3 +260,27 @@ def test_without_bias():
     expected = h @ keras.ops.convert_to_numpy(encoder.kernel).T
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(h)), expected, 1e-5)
     assert len(layer.weights) == 2
+
+
+def test_encoder_activity_penalty_survives_the_tied_decoder():
+    """The encoder's activity loss counts in `evaluate` on every backend.
+
+    The decoder tracks the encoder as a sublayer; Keras clears sublayer
+    losses when a layer is the first called in a pass (as the JAX trainer
+    calls the layers of a functional model), which must not drop the
+    penalty the encoder has just added.
+    """
+    inputs = keras.Input((D,))
+    encoder = keras.layers.Dense(
+        K, activation="sigmoid", activity_regularizer=keras.regularizers.L1(0.1)
+    )
+    model = keras.Model(inputs, TiedDense(encoder)(encoder(inputs)))
+    model.compile(optimizer="sgd", loss="mse")
+    x = data(16)
+    reconstruction = keras.ops.convert_to_numpy(model(x))
+    (penalty,) = [float(keras.ops.convert_to_numpy(v)) for v in model.losses]
+    assert penalty > 0
+    mse = float(np.mean((reconstruction - x) ** 2))
+    np.testing.assert_allclose(
+        model.evaluate(x, x, batch_size=16, verbose=0), mse + penalty, rtol=1e-5
+    )
