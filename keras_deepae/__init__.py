@@ -1,8 +1,25 @@
 """keras-deepae: autoencoders, their regularizers, stacked pre-training and
 convolutional networks as Keras 3 components."""
 
-from keras_deepae import decomposition, layers, models, regularizers
+from keras_deepae import (
+    applications,
+    datasets,
+    layers,
+    models,
+    plotting,
+    profile,
+    regularizers,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "decomposition", "layers", "models", "regularizers"]
+__all__ = [
+    "__version__",
+    "applications",
+    "datasets",
+    "layers",
+    "models",
+    "plotting",
+    "profile",
+    "regularizers",
+]
