@@ -60,6 +60,9 @@ class ActivityL1(keras.regularizers.Regularizer):
     def penalty(self, x):
         """The loss term for activations `x`: l1 × mean over the batch of Σ|x|."""
         x = ops.convert_to_tensor(x)
+        if keras.backend.standardize_dtype(x.dtype) in ("float16", "bfloat16"):
+            # Sums of many half-precision values overflow: accumulate in float32.
+            x = ops.cast(x, "float32")
         total = ops.sum(ops.abs(x))
         if len(x.shape) == 0:
             return ops.multiply(self.l1, total)
