@@ -127,16 +127,28 @@ class CorruptionLayer(keras.layers.Layer):
                 ops.shape(inputs), seed=self.seed_generator, dtype="float32"
             )
             return ops.less(draws, self.rate)
-        # A fixed count per example: rank the components of each example by
-        # a uniform draw and corrupt the `count` lowest ranks.
+        # A fixed count per example. Each component gets a distinct integer
+        # key: a uniform random level, with ties between equal levels broken
+        # by a random order of the components drawn once per step. Ordering
+        # by such keys is a uniformly random permutation of each example's
+        # components, and the `count` smallest keys are the ones corrupted.
+        # One integer sort per example is several times cheaper than ranking
+        # with two float argsorts, on every backend.
         flat_size = math.prod(inputs.shape[1:])
         count = round(self.rate * flat_size)
         flat = ops.reshape(inputs, (-1, flat_size))
-        draws = keras.random.uniform(
-            ops.shape(flat), seed=self.seed_generator, dtype="float32"
+        if count == 0:
+            return ops.zeros(ops.shape(inputs), "bool")
+        levels = (2**31 - 1) // flat_size
+        draws = keras.random.randint(
+            ops.shape(flat), 0, levels, seed=self.seed_generator, dtype="int32"
         )
-        ranks = ops.argsort(ops.argsort(draws, axis=-1), axis=-1)
-        return ops.reshape(ops.less(ranks, count), ops.shape(inputs))
+        order = keras.random.shuffle(
+            ops.arange(flat_size, dtype="int32"), seed=self.seed_generator
+        )
+        keys = ops.add(ops.multiply(draws, flat_size), order)
+        threshold = ops.sort(keys, axis=-1)[:, count - 1 : count]
+        return ops.reshape(ops.less_equal(keys, threshold), ops.shape(inputs))
 
     def call(self, inputs, training=None):
         if not training:

@@ -144,3 +144,14 @@ def test_exact_count_needs_known_dimensions():
     layer = CorruptionLayer("mask", rate=0.2)
     with pytest.raises(ValueError, match="non-batch dimensions"):
         layer(keras.Input((None,)))
+
+
+@pytest.mark.parametrize("d", [10, 784])
+def test_exact_mask_picks_every_component_equally_often(d):
+    """No position is favoured: each is masked with probability round(νd)/d."""
+    layer = CorruptionLayer("mask", rate=0.3, seed=0)
+    n = 4000 if d == 10 else 400
+    y = corrupt(layer, np.ones((n, d), "float32"))
+    frequency = (y == 0).mean(axis=0)
+    p = round(0.3 * d) / d
+    assert np.all(np.abs(frequency - p) < 5 * np.sqrt(p * (1 - p) / n))
