@@ -4,6 +4,7 @@ convolutional networks as Keras 3 components."""
 from keras_deepae import (
     applications,
     datasets,
+    decomposition,
     layers,
     models,
     plotting,
@@ -17,6 +18,7 @@ __all__ = [
     "__version__",
     "applications",
     "datasets",
+    "decomposition",
     "layers",
     "models",
     "plotting",
