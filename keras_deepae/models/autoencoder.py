@@ -199,7 +199,8 @@ class Autoencoder(keras.Model):
             self.add_loss(keras_activity_loss(self.code_regularizer, codes))
         if self.contractive:
             norms = ops.cast(
-                squared_jacobian_norms(self.encoder, x), self.variable_dtype
+                squared_jacobian_norms(self.encoder, x, outputs=codes),
+                self.variable_dtype,
             )
             self.add_loss(ops.multiply(self.contractive, ops.mean(norms)))
         return self.decoder(codes, training=training)

@@ -31,7 +31,12 @@ def gradients(fn, sources):
                 sources = [tf.convert_to_tensor(s) for s in sources]
                 tape.watch(sources)
                 value = fn(*sources)
-        return [keras.ops.convert_to_numpy(g) for g in tape.gradient(value, sources)]
+        grads = tape.gradient(value, sources)
+        # No gradient (the value does not depend on a source) counts as zeros.
+        return [
+            np.zeros(s.shape) if g is None else keras.ops.convert_to_numpy(g)
+            for g, s in zip(grads, sources)
+        ]
     if backend == "jax":
         import jax
 

@@ -336,3 +336,38 @@ def test_closed_form_needs_a_dense_layer():
     wrapper = ContractiveRegularizer(encoder, method="closed_form")
     with pytest.raises(ValueError, match="method='closed_form' needs a `Dense`"):
         wrapper(make_data())
+
+
+@pytest.mark.parametrize(
+    "activation", ["sigmoid", "tanh", "relu", "softplus", "linear"]
+)
+def test_closed_form_from_the_outputs_equals_the_one_from_the_inputs(activation):
+    """s′ read off h = s(a) gives the same norms and the same weight gradients."""
+    from keras_deepae.regularizers.contractive_regularizer import (
+        squared_jacobian_norms,
+    )
+
+    dense = keras.layers.Dense(7, activation=activation)
+    x = np.random.default_rng(3).normal(size=(9, 5)).astype("float32")
+    dense.build((None, 5))
+    outputs = dense(x)
+    from_inputs = squared_jacobian_norms(dense, x)
+    from_outputs = squared_jacobian_norms(dense, x, outputs=outputs)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(from_outputs),
+        keras.ops.convert_to_numpy(from_inputs),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    wrapped = ContractiveRegularizer(dense, weight=1.0)
+    sources = [dense.kernel, dense.bias]
+    from_outputs = gradients(lambda: wrapped.penalty(x, outputs=dense(x)), sources)
+    from_inputs = gradients(lambda: wrapped.penalty(x), sources)
+    # Where the penalty does not depend on a weight (the bias, for linear and
+    # relu units) a backend may return no gradient: that counts as zeros.
+    for a, b, source in zip(from_outputs, from_inputs, sources):
+        zeros = np.zeros(source.shape)
+        a = zeros if a is None else a
+        b = zeros if b is None else b
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert np.any(np.asarray(from_inputs[0]) != 0)
