@@ -9,6 +9,7 @@ from keras_deepae import (
     models,
     plotting,
     profile,
+    protocols,
     regularizers,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "models",
     "plotting",
     "profile",
+    "protocols",
     "regularizers",
 ]

@@ -2,9 +2,11 @@
 
 `deepae course` executes the course notebooks headless, in lecture order, and
 writes the executed notebooks and their HTML rendering to `build/course/`;
-`deepae course --lab` opens JupyterLab on the course instead. The parser is
-built from subcommands so that later tools (`deepae protocols`,
-`deepae bench`) slot in beside `course`.
+`deepae course --lab` opens JupyterLab on the course instead. `deepae
+protocols` compares the ways of training a classifier (purely supervised,
+pretrained and frozen, pretrained and fine-tuned, SVMs) for several budgets
+of labels and writes the table as CSV or JSON. The parser is built from
+subcommands so that later tools (`deepae bench`) slot in beside these.
 
 The notebook tools (nbclient, nbconvert, ipykernel, JupyterLab) come with the
 `course` extra and are imported only when a command needs them.
@@ -18,11 +20,15 @@ deepae course --only 01 04        # a selection, by prefix or name
 deepae course --list              # what would run
 deepae course --lab               # JupyterLab on course/
 deepae course --lab -- --no-browser --port 8890
+deepae protocols --labels 100 1000 all --output results.csv
 ```
 """
 
 import argparse
+import csv
 import dataclasses
+import json
+import math
 import os
 import re
 import subprocess
@@ -31,7 +37,9 @@ import time
 from pathlib import Path
 
 from keras_deepae import __version__
+from keras_deepae.datasets import DATASET_NAMES
 from keras_deepae.profile import PROFILES
+from keras_deepae.protocols.training_protocols import PROTOCOLS, SVM_KERNELS
 
 PROFILE_VARIABLE = "DEEPAE_PROFILE"
 DEFAULT_PROFILE = "quick"
@@ -98,6 +106,7 @@ def build_parser():
     )
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_course_command(subcommands)
+    _add_protocols_command(subcommands)
     return parser
 
 
@@ -460,6 +469,296 @@ def open_lab(course_dir, *, profile, options=()):
             # JupyterLab receives the same Ctrl-C and asks whether to shut
             # down, then stops its kernels; wait for it rather than kill it.
             continue
+
+
+# Formats `deepae protocols --output` writes, by file extension.
+PROTOCOL_OUTPUT_FORMATS = (".csv", ".json")
+PROTOCOL_COLUMNS = ("protocol", "labels", "test_error", "seconds", "pretrain_seconds")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, received {text!r}"
+        )
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a non-negative integer, received {text!r}"
+        )
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number, received {text!r}"
+        )
+    return value
+
+
+def _rate(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a number in [0, 1), received {text!r}"
+        )
+    return value
+
+
+def _label_budget(text):
+    if text == "all":
+        return "all"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer or 'all', received {text!r}"
+        )
+    return value
+
+
+def _add_protocols_command(subcommands):
+    protocols = subcommands.add_parser(
+        "protocols",
+        help="compare training protocols for several budgets of labels",
+        description=(
+            "Train the same network purely supervised, on a frozen pretrained "
+            "stacked denoising autoencoder, and pretrained then fine-tuned, "
+            "beside SVMs on the pretrained codes and on the pixels, for each "
+            "number of labelled training examples; pretraining uses every "
+            "training image, without labels. Prints the test error and the "
+            "time of each protocol and budget, and writes them to --output. "
+            "See keras_deepae.protocols.run_protocols."
+        ),
+    )
+    protocols.add_argument(
+        "--dataset",
+        choices=DATASET_NAMES,
+        default="mnist5k",
+        help="dataset, with its own train/test split (default: mnist5k)",
+    )
+    protocols.add_argument(
+        "--labels",
+        nargs="+",
+        type=_label_budget,
+        default=[100, 1000, "all"],
+        metavar="N",
+        help="label budgets: numbers of labelled training examples, or 'all' "
+        "(default: 100 1000 all)",
+    )
+    protocols.add_argument(
+        "--protocols",
+        nargs="+",
+        choices=PROTOCOLS,
+        default=list(PROTOCOLS),
+        metavar="PROTOCOL",
+        help=f"protocols to run, among {', '.join(PROTOCOLS)} (default: all)",
+    )
+    protocols.add_argument(
+        "--hidden-units",
+        nargs="+",
+        type=_positive_int,
+        default=[500, 250],
+        metavar="N",
+        help="sizes of the hidden layers, bottom up (default: 500 250)",
+    )
+    protocols.add_argument(
+        "--epochs-per-layer",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="pretraining epochs of each hidden layer (default: 10)",
+    )
+    protocols.add_argument(
+        "--finetune-epochs",
+        type=_positive_int,
+        default=30,
+        metavar="N",
+        help="epochs of supervised training of each network (default: 30)",
+    )
+    protocols.add_argument(
+        "--corruption-rate",
+        type=_rate,
+        default=0.25,
+        metavar="RATE",
+        help="fraction of inputs masked to 0 in pretraining (default: 0.25)",
+    )
+    protocols.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=32,
+        metavar="N",
+        help="examples per gradient step (default: 32)",
+    )
+    protocols.add_argument(
+        "--pretrain-learning-rate",
+        type=_positive_float,
+        default=1e-3,
+        metavar="LR",
+        help="Adam's learning rate in pretraining (default: 0.001)",
+    )
+    protocols.add_argument(
+        "--learning-rate",
+        type=_positive_float,
+        default=1e-3,
+        metavar="LR",
+        help="Adam's learning rate in supervised training (default: 0.001)",
+    )
+    protocols.add_argument(
+        "--svm-kernel",
+        choices=SVM_KERNELS,
+        default="rbf",
+        help="kernel of both SVMs (default: rbf)",
+    )
+    protocols.add_argument(
+        "--svm-c",
+        type=_positive_float,
+        default=1.0,
+        metavar="C",
+        help="regularization constant C of both SVMs (default: 1.0)",
+    )
+    protocols.add_argument(
+        "--svm-layers",
+        choices=("last", "all"),
+        default="last",
+        help="codes the SVM on features uses: the last hidden layer or all of "
+        "them side by side (default: last)",
+    )
+    protocols.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="seed of the label subsets, weights, noise and order (default: 0)",
+    )
+    protocols.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write the rows to PATH, as CSV (.csv) or JSON (.json)",
+    )
+    protocols.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print the table only, not a line per finished row",
+    )
+    protocols.set_defaults(handler=_protocols_command)
+
+
+def _protocols_command(args):
+    from keras_deepae.datasets import DatasetUnavailableError, load
+    from keras_deepae.protocols import format_protocol_table, run_protocols
+
+    output = args.output
+    if output is not None:
+        if output.suffix.lower() not in PROTOCOL_OUTPUT_FORMATS:
+            raise CommandError(
+                f"--output {output}: the file name must end in "
+                f"{' or '.join(PROTOCOL_OUTPUT_FORMATS)}"
+            )
+        if not output.parent.is_dir():
+            raise CommandError(
+                f"--output {output}: the directory {output.parent} does not exist"
+            )
+    if len(set(args.protocols)) < len(args.protocols):
+        raise CommandError(
+            f"--protocols {' '.join(args.protocols)}: a protocol is repeated"
+        )
+    try:
+        data = load(args.dataset)
+    except DatasetUnavailableError as error:
+        raise CommandError(f"--dataset {args.dataset}: {error}") from None
+    budgets = _check_label_budgets(args.labels, data)
+
+    settings = {
+        "dataset": args.dataset,
+        "label_budgets": [None if n == "all" else n for n in args.labels],
+        "protocols": list(args.protocols),
+        "hidden_units": list(args.hidden_units),
+        "epochs_per_layer": args.epochs_per_layer,
+        "finetune_epochs": args.finetune_epochs,
+        "corruption_rate": args.corruption_rate,
+        "batch_size": args.batch_size,
+        "pretrain_learning_rate": args.pretrain_learning_rate,
+        "learning_rate": args.learning_rate,
+        "svm_kernel": args.svm_kernel,
+        "svm_c": args.svm_c,
+        "svm_layers": args.svm_layers,
+        "seed": args.seed,
+    }
+    if not args.quiet:
+        print(
+            f"{data!r}; labels {' '.join(map(str, budgets))}; "
+            f"hidden units {' '.join(map(str, args.hidden_units))}",
+            flush=True,
+        )
+    started = time.perf_counter()
+    rows = run_protocols(
+        data,
+        **{key: value for key, value in settings.items() if key != "dataset"},
+        verbose=0 if args.quiet else 1,
+    )
+    print(format_protocol_table(rows), flush=True)
+    if output is not None:
+        _write_protocol_rows(output, rows, settings)
+        print(f"wrote {len(rows)} rows to {output}", flush=True)
+    if not args.quiet:
+        print(f"total time: {time.perf_counter() - started:.1f} s", flush=True)
+    return 0
+
+
+def _check_label_budgets(labels, data):
+    """The budgets as numbers of examples; a `CommandError` names a bad one."""
+    total = len(data.y_train)
+    budgets = [total if n == "all" else n for n in labels]
+    for text, n in zip(labels, budgets, strict=True):
+        if not data.num_classes <= n <= total:
+            raise CommandError(
+                f"--labels {text}: a budget must be from {data.num_classes} (one "
+                f"label per class) to {total} (the training split of "
+                f"{data.name}), or 'all'"
+            )
+    if len(set(budgets)) < len(budgets):
+        raise CommandError(
+            f"--labels {' '.join(map(str, labels))}: a budget is repeated "
+            f"('all' is {total} on {data.name})"
+        )
+    return budgets
+
+
+def _write_protocol_rows(path, rows, settings):
+    """Writes the rows as CSV or JSON (with the settings), by extension."""
+    if path.suffix.lower() == ".json":
+        content = {"settings": settings, "rows": rows}
+        path.write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
+        return
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=PROTOCOL_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({column: row[column] for column in PROTOCOL_COLUMNS})
 
 
 if __name__ == "__main__":
