@@ -19,10 +19,9 @@ at batch 128 for:
   `ContractiveRegularizer(method="jacobian")`, which builds each example's
   Jacobian from one vector-Jacobian product per code unit;
 - `fused (reference)`: not library code; a sigmoid layer written here that
-  takes the penalty from the pre-activation it has already computed, to show
-  what the closed form costs when it does not compute a = xW + b a second
-  time (the library's wrapper calls the encoder, then evaluates the formula
-  on its own).
+  takes the penalty from the pre-activation it has already computed. The
+  library's wrapper now does the equivalent (it reads s′ off the encoder's
+  outputs h, e.g. h(1 − h) for a sigmoid), so the two should cost the same.
 
 A shared machine's load changes from second to second, so the cheap
 variants are measured in short blocks of a few steps, one variant after the
