@@ -26,8 +26,11 @@ What is measured:
 - `alexnet/forward`: AlexNet inference at 227 x 227 x 3, batch 32, in
   images/s and GFLOP/s (2 FLOP per multiply-add of the convolutions and the
   dense layers).
-- `contractive/*` and `stack/*`: see `bench/contractive.py` and the notes in
-  `bench/README.md`.
+- `stack/pretrain-epoch`: one greedy pretraining epoch for each layer of a
+  784-500-500-250 stack of denoising autoencoders (25 % masking, tied,
+  sigmoid, Adam, batch 128), including computing each layer's clean inputs;
+  examples/s per full pass over the three layers.
+- The contractive penalty's overhead is measured by `bench/contractive.py`.
 """
 
 import argparse
@@ -94,6 +97,20 @@ def dae_models():
     return {"library": library, "library-bernoulli": bernoulli, "plain": plain}
 
 
+def pretraining_epoch(n):
+    """Seconds of one greedy pretraining epoch per layer of a 3-layer stack."""
+    from keras_deepae.layers import CorruptionLayer
+    from keras_deepae.models import StackedAutoencoder
+
+    x = np.random.default_rng(1).uniform(size=(n, 784)).astype("float32")
+    stack = StackedAutoencoder(
+        (500, 500, 250), corruption=CorruptionLayer("mask", 0.25), seed=0
+    )
+    start = time.perf_counter()
+    stack.pretrain(x, epochs_per_layer=1, batch_size=128, verbose=0)
+    return time.perf_counter() - start
+
+
 def alexnet_forward(batch_size, repeats):
     from keras_deepae.applications import AlexNet
 
@@ -137,6 +154,14 @@ def run_backend(args):
             "examples_per_s": n / seconds,
             "gflops": DAE_FLOP_PER_EXAMPLE * n / seconds / 1e9,
         }
+    seconds = pretraining_epoch(n)
+    # FLOP of one epoch per layer: 6 x 2 x d_in x d_out per example and layer.
+    flop = sum(6 * 2 * a * b for a, b in [(784, 500), (500, 500), (500, 250)])
+    results["stack/pretrain-epoch"] = {
+        "examples_per_s": n / seconds,
+        "gflops": flop * n / seconds / 1e9,
+        "seconds": seconds,
+    }
     if not args.skip_alexnet:
         images, gflops = alexnet_forward(32, repeats=1 if args.quick else 3)
         results["alexnet/forward"] = {"images_per_s": images, "gflops": gflops}
