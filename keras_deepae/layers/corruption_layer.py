@@ -1,4 +1,5 @@
 import math
+import numbers
 
 import keras
 from keras import ops
@@ -88,13 +89,13 @@ class CorruptionLayer(keras.layers.Layer):
                 f"`noise` must be one of {', '.join(map(repr, NOISE_KINDS))}. "
                 f"Received: noise={noise!r}"
             )
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
             raise ValueError(f"`rate` must be a number. Received: rate={rate!r}")
         if not 0 <= rate < 1:
             raise ValueError(
                 f"`rate` must be in the range [0, 1). Received: rate={rate}"
             )
-        if isinstance(stddev, bool) or not isinstance(stddev, (int, float)):
+        if isinstance(stddev, bool) or not isinstance(stddev, numbers.Real):
             raise ValueError(f"`stddev` must be a number. Received: stddev={stddev!r}")
         if not stddev >= 0 or math.isinf(stddev):
             raise ValueError(
@@ -106,18 +107,29 @@ class CorruptionLayer(keras.layers.Layer):
                 f"{', '.join(map(repr, SAMPLING_KINDS))}. "
                 f"Received: sampling={sampling!r}"
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+        ):
             raise ValueError(
                 f"`seed` must be an integer or None. Received: seed={seed!r}"
             )
+        for name, value in (("low", low), ("high", high)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not math.isfinite(value)
+            ):
+                raise ValueError(
+                    f"`{name}` must be a finite number. Received: {name}={value!r}"
+                )
         self.noise = noise
         self.rate = float(rate)
         self.stddev = float(stddev)
         self.sampling = sampling
         self.low = float(low)
         self.high = float(high)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed = None if seed is None else int(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.supports_masking = True
 
     def _selection(self, inputs):

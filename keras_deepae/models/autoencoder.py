@@ -228,6 +228,10 @@ class Autoencoder(keras.Model):
 
     def encode(self, x, batch_size=256):
         """Codes h = f(x) of a batch of inputs, as a NumPy array (no noise)."""
+        if not self.built:
+            # Build the whole model first: `predict` on the encoder alone
+            # would fix its input shape to this batch's.
+            self.build((None,) + tuple(keras.ops.shape(x)[1:]))
         return self.encoder.predict(x, batch_size=batch_size, verbose=0)
 
     def decode(self, codes, batch_size=256):

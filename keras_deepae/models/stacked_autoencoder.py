@@ -685,11 +685,7 @@ class _PretrainingCheckpoint:
         self.signature = json.loads(
             json.dumps(
                 {
-                    "config": {
-                        key: value
-                        for key, value in stack.get_config().items()
-                        if key != "name"
-                    },
+                    "config": _without_names(stack.get_config()),
                     "input_shape": list(stack._stack_input_shape[1:]),
                 }
             )
@@ -967,3 +963,17 @@ def _write_json(path, content):
     with open(partial, "w", encoding="utf-8") as file:
         json.dump(content, file, indent=1)
     os.replace(partial, path)
+
+
+def _without_names(config):
+    """`config` without the `name` entries, which Keras numbers per session.
+
+    Two stacks built alike get different automatic names (for example
+    `corruption_layer` and `corruption_layer_1`), yet describe the same
+    pretraining.
+    """
+    if isinstance(config, dict):
+        return {k: _without_names(v) for k, v in config.items() if k != "name"}
+    if isinstance(config, list):
+        return [_without_names(v) for v in config]
+    return config

@@ -133,6 +133,8 @@ def test_rate_zero_is_the_identity(noise):
         ({"noise": "blur"}, r"'gaussian', 'mask', 'salt_and_pepper'.*noise='blur'"),
         ({"sampling": "poisson"}, r"'bernoulli', 'exact'.*sampling='poisson'"),
         ({"seed": 1.5}, r"`seed`.*seed=1.5"),
+        ({"noise": "salt_and_pepper", "low": float("nan")}, r"`low`.*low=nan"),
+        ({"noise": "salt_and_pepper", "high": "a"}, r"`high`.*high='a'"),
     ],
 )
 def test_bad_arguments(kwargs, match):
@@ -155,3 +157,10 @@ def test_exact_mask_picks_every_component_equally_often(d):
     frequency = (y == 0).mean(axis=0)
     p = round(0.3 * d) / d
     assert np.all(np.abs(frequency - p) < 5 * np.sqrt(p * (1 - p) / n))
+
+
+def test_numpy_scalars_are_accepted():
+    layer = CorruptionLayer("mask", rate=np.float32(0.5), seed=np.int64(3))
+    assert layer.get_config()["seed"] == 3
+    y = corrupt(layer, np.ones((2, 10), "float32"))
+    np.testing.assert_array_equal((y == 0).sum(axis=1), 5)

@@ -118,3 +118,12 @@ def test_bad_arguments(kwargs, match):
 def test_unknown_input_size_is_an_error():
     with pytest.raises(ValueError, match="non-batch dimensions"):
         Autoencoder(4).build((None, None))
+
+
+def test_encode_before_training_leaves_the_model_usable():
+    x = blobs(n=40)
+    model = Autoencoder(4)
+    assert model.encode(x).shape == (40, 4)
+    model.compile()
+    model.fit(x, x, batch_size=16, epochs=1, verbose=0)
+    assert model.predict(x, verbose=0).shape == x.shape

@@ -340,6 +340,21 @@ def test_a_finished_checkpoint_skips_every_layer(tmp_path, digits, monkeypatch):
     assert same_weights(again.get_weights(), stack.get_weights())
 
 
+def test_a_second_stack_in_the_same_session_resumes(tmp_path, digits, monkeypatch):
+    """Layers get new automatic names in a second stack; it is the same stack."""
+    x, _ = digits
+    spy = FitSpy(monkeypatch, train=False)
+    make = lambda: StackedAutoencoder(  # noqa: E731
+        (8,), corruption=CorruptionLayer("mask", 0.25, seed=1), seed=0
+    )
+    make().pretrain(x[:20], epochs_per_layer=1, verbose=0, checkpoint_dir=tmp_path)
+    spy.calls.clear()
+    histories = make().pretrain(
+        x[:20], epochs_per_layer=1, verbose=0, checkpoint_dir=tmp_path
+    )
+    assert histories == [None] and spy.calls == {}
+
+
 def test_a_checkpoint_of_another_stack_is_refused(tmp_path, digits, monkeypatch):
     x, _ = digits
     FitSpy(monkeypatch, train=False)
