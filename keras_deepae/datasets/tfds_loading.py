@@ -59,9 +59,9 @@ def _unavailable_message(name, dataset_dir):
         f"{dataset_dir}, and load() downloads only when called with "
         "download=True.\n"
         "To use it:\n"
-        f"  - on a machine with network access, run `tfds build {name} "
-        f"--data_dir=DIR` (or load({name!r}, data_dir=DIR, download=True)), "
-        "copy DIR here, and pass data_dir=DIR to load() or set the "
+        f"  - on a machine with network access, call load({name!r}, "
+        "data_dir=DIR, download=True), copy DIR here, and pass "
+        "data_dir=DIR to load() or set the "
         "TFDS_DATA_DIR environment variable to DIR;\n"
         f"  - or, with network access here, call load({name!r}, "
         "download=True).\n" + _OFFLINE_HINT
