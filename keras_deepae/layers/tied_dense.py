@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 from keras import ops
 
@@ -128,6 +130,17 @@ class TiedDense(keras.layers.Layer):
         found = _find_upstream(inputs, target) if target else None
         if found is None:
             found = keras.saving.deserialize_keras_object(config)
+            warnings.warn(
+                f"TiedDense {self.name!r} was rebuilt from its config without "
+                f"the layer it was tied to, {target!r}, upstream of its input: "
+                "it now owns a new copy of that layer's kernel. That is right "
+                "for a decoder used on its own; if the model also holds "
+                f"{target!r} (in another sub-model, say), the two are no "
+                "longer tied. Keep the encoder layer and TiedDense in one "
+                "functional graph, and use `model.save` and "
+                "`keras.saving.load_model`, which keep the tie.",
+                stacklevel=2,
+            )
         _check_tied_to(found)
         self.tied_to = found
 

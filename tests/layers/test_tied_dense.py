@@ -284,3 +284,16 @@ def test_encoder_activity_penalty_survives_the_tied_decoder():
     np.testing.assert_allclose(
         model.evaluate(x, x, batch_size=16, verbose=0), mse + penalty, rtol=1e-5
     )
+
+
+def test_a_tie_across_sub_models_is_not_lost_silently_on_clone():
+    """The encoder in one Sequential, the decoder in another: cloning cannot
+    find the encoder upstream of the decoder's input, and says so."""
+    encoder_layer = keras.layers.Dense(K, activation="sigmoid", name="e1")
+    encoder = keras.Sequential([keras.Input((D,)), encoder_layer])
+    decoder = keras.Sequential([keras.Input((K,)), TiedDense(encoder_layer)])
+    inputs = keras.Input((D,))
+    model = keras.Model(inputs, decoder(encoder(inputs)))
+    assert model.count_params() == D * K + K + D
+    with pytest.warns(UserWarning, match="'e1'.*no longer tied"):
+        keras.models.clone_model(model)
