@@ -9,6 +9,7 @@ from keras import ops
 
 from keras_deepae.layers.corruption_layer import CorruptionLayer
 from keras_deepae.layers.tied_dense import TiedDense
+from keras_deepae.models._arguments import check_hidden_units, check_layer_arguments
 from keras_deepae.regularizers.target_sparsity import TargetSparsity
 
 PROGRESS_FILE = "progress.json"
@@ -118,33 +119,8 @@ class StackedAutoencoder(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        received = hidden_units
-        if isinstance(hidden_units, int) and not isinstance(hidden_units, bool):
-            hidden_units = (hidden_units,)
-        try:
-            hidden_units = tuple(hidden_units)
-        except TypeError:
-            hidden_units = ()
-        if not hidden_units or not all(
-            isinstance(u, int) and not isinstance(u, bool) and u > 0
-            for u in hidden_units
-        ):
-            raise ValueError(
-                "`hidden_units` must be a positive integer or a non-empty list "
-                f"of positive integers. Received: hidden_units={received!r}"
-            )
-        if not isinstance(tied, bool):
-            raise ValueError(f"`tied` must be True or False. Received: tied={tied!r}")
-        if corruption is not None and not isinstance(corruption, CorruptionLayer):
-            raise ValueError(
-                "`corruption` must be a `keras_deepae.layers.CorruptionLayer` or "
-                f"None. Received: corruption={corruption!r}"
-            )
-        if isinstance(code_regularizer, keras.layers.Layer):
-            raise ValueError(
-                "`code_regularizer` must be a regularizer. "
-                f"Received: code_regularizer={code_regularizer!r}"
-            )
+        hidden_units = check_hidden_units(hidden_units)
+        check_layer_arguments(tied, corruption, code_regularizer, hint="")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(
                 f"`seed` must be an integer or None. Received: seed={seed!r}"

@@ -127,3 +127,9 @@ def test_encode_before_training_leaves_the_model_usable():
     model.compile()
     model.fit(x, x, batch_size=16, epochs=1, verbose=0)
     assert model.predict(x, verbose=0).shape == x.shape
+
+
+def test_numpy_integers_are_accepted_as_sizes():
+    model = Autoencoder(np.int64(5))
+    assert model.hidden_units == (5,)
+    assert model.get_config()["hidden_units"] == [5]
